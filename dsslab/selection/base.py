@@ -42,6 +42,8 @@ class SelectionContext:
     num_train: int
     train_labels: torch.Tensor
     num_classes: int
-    learning_rate: float
-    generator: torch.Generator
+    learning_rate: float  # the optimizer's current base learning rate
+    batch_size: int  # the training mini-batch size
+    generator: torch.Generator  # seeded per round; the only source of randomness allowed
     compute_features: Callable[[], Features]
+    kernels: str = "torch"  # "cuda" when the native kernels are built and usable, else "torch"

@@ -1,0 +1,1 @@
+"""dsslab's Hydra configs, shipped inside the package as dsslab.conf."""

@@ -1,0 +1,184 @@
+"""Checks of a composed config, run before any data is touched.
+
+Each section has a schema: the keys it may hold and, for each, the type and range allowed.
+Errors name the key, the value and what is allowed.
+"""
+
+import dataclasses
+import importlib
+import inspect
+import numbers
+import typing
+
+from omegaconf import DictConfig, OmegaConf
+
+from dsslab.data import LOADERS
+from dsslab.models import MODELS
+from dsslab.selection import STRATEGIES
+
+
+class ConfigError(ValueError):
+    """A config value that dsslab cannot run with."""
+
+
+@dataclasses.dataclass
+class TrainSchema:
+    fraction: float
+    epochs: int
+    seed: int
+    batch_size: int
+    eval_batch_size: int
+    resume: str | None
+    scheduler_interval: str
+
+
+@dataclasses.dataclass
+class WandbSchema:
+    mode: str
+    project: str
+    entity: str | None
+    group: str | None
+    tags: list
+    init_timeout_s: float
+
+
+@dataclasses.dataclass
+class HardwareSchema:
+    name: str
+    device: str
+    precision: str
+    channels_last: str | bool
+    compile: bool
+    workers: int
+    data_on_device: str | bool
+    kernels: str
+    threads: int | None
+
+
+MODEL_KEYS = {"lenet": {"name"}, "resnet18": {"name"}, "mlp": {"name", "hidden", "depth"}}
+DATASET_KEYS = {
+    "digits": {"name", "root", "download", "val_fraction", "test_fraction", "augment"},
+    "fashion_mnist": {"name", "root", "download", "val_fraction", "augment"},
+    "cifar10": {"name", "root", "download", "val_fraction", "augment"},
+    "imagefolder": {"name", "root", "val_fraction", "image_size", "channels", "augment", "cache"},
+}
+CHOICES = {
+    "scheduler_interval": ("step", "epoch"),
+    "wandb.mode": ("offline", "online", "disabled"),
+    "hardware.precision": ("auto", "fp32", "bf16"),
+    "hardware.kernels": ("auto", "cuda", "torch"),
+}
+TOP_LEVEL = {f.name for f in dataclasses.fields(TrainSchema)} | {
+    "optimizer", "scheduler", "wandb", "strategy", "model", "dataset", "hardware"}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first key whose value dsslab cannot run with."""
+    check_keys("", cfg, TOP_LEVEL)
+    check_schema("", cfg, TrainSchema)
+    check_range("fraction", cfg.fraction, low=0.0, low_open=True, high=1.0)
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        check_range(key, cfg[key], low=1)
+    check_schema("wandb", cfg.wandb, WandbSchema)
+    check_schema("hardware", cfg.hardware, HardwareSchema)
+    for dotted, allowed in CHOICES.items():
+        check_choice(dotted, OmegaConf.select(cfg, dotted), allowed)
+    check_strategy(cfg.strategy)
+    check_named_group("model", cfg.model, MODEL_KEYS)
+    check_named_group("dataset", cfg.dataset, DATASET_KEYS)
+    check_range("dataset.val_fraction", cfg.dataset.val_fraction, low=0.0, low_open=True,
+                high=1.0, high_open=True)
+    for node in ("optimizer", "scheduler"):
+        check_target(node, cfg[node])
+
+
+def check_keys(prefix: str, node: DictConfig, allowed: set[str]) -> None:
+    unknown = sorted(set(node.keys()) - allowed)
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown key {where!r}; allowed keys here: {', '.join(sorted(allowed))}")
+
+
+def check_schema(prefix: str, node: DictConfig, schema) -> None:
+    """Every field of `schema` is present in `node` with a value of the declared type."""
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        key = f"{prefix}.{field.name}" if prefix else field.name
+        if field.name not in node:
+            raise ConfigError(f"missing key {key!r}")
+        check_type(key, node[field.name], hints[field.name])
+
+
+def check_type(key: str, value, expected) -> None:
+    """Accept ints for floats, reject bools for numbers, allow None only for Optional types."""
+    options = typing.get_args(expected) if typing.get_origin(expected) else (expected,)
+    for option in options:
+        if option is type(None) and value is None:
+            return
+        if option is bool and isinstance(value, bool):
+            return
+        if option in (int, float) and is_number(value, integer=option is int):
+            return
+        if option is str and isinstance(value, str):
+            return
+        if option is list and OmegaConf.is_list(value):
+            return
+    names = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+    raise ConfigError(f"{key}={value!r} is not allowed: expected {names}")
+
+
+def is_number(value, integer: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return isinstance(value, numbers.Integral) or not integer
+
+
+def check_range(key, value, low=None, high=None, low_open=False, high_open=False) -> None:
+    """Numbers only, inside the interval; the message spells the interval out."""
+    if high is None:
+        allowed = f"a number {'>' if low_open else '>='} {low}"
+    else:
+        allowed = f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if is_number(value, integer=False):
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not (too_low or too_high):
+            return
+    raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+
+
+def check_choice(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(allowed)}")
+
+
+def check_named_group(group: str, node: DictConfig, keys_by_name: dict) -> None:
+    check_choice(f"{group}.name", node.get("name"), tuple(keys_by_name))
+    check_keys(group, node, keys_by_name[node.name])
+
+
+def check_strategy(node: DictConfig) -> None:
+    """Known strategy, only its settings' keys, each of the declared type and sensible range."""
+    check_choice("strategy.name", node.get("name"), tuple(sorted(STRATEGIES)))
+    schema = STRATEGIES[node.name].settings_class
+    check_keys("strategy", node, {field.name for field in dataclasses.fields(schema)})
+    hints = typing.get_type_hints(schema)
+    for key in node:
+        check_type(f"strategy.{key}", node[key], hints[key])
+    check_range("strategy.select_every", node.get("select_every", 1), low=1)
+    check_range("strategy.warm_start_epochs", node.get("warm_start_epochs", 0), low=0)
+
+
+def check_target(node_name: str, node: DictConfig) -> None:
+    """`_target_` imports, and every other key is a parameter of it."""
+    target = node.get("_target_")
+    try:
+        module_name, attribute = str(target).rsplit(".", 1)
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ValueError, ImportError, AttributeError) as error:
+        raise ConfigError(f"{node_name}._target_={target!r} cannot be imported: {error}") from None
+    parameters = inspect.signature(factory).parameters
+    for key in node:
+        if not key.startswith("_") and key not in parameters:
+            raise ConfigError(f"unknown key {node_name}.{key!r}: {target} takes "
+                              f"{', '.join(p for p in parameters if p != 'self')}")
