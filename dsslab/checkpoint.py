@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dsslab.config import ConfigError
+
 CHECKPOINT_NAME = "checkpoint.pt"
 # A resumed run must train the same problem: these keys must match the checkpoint's.
 RESUME_KEYS = ("fraction", "strategy", "dataset", "model", "seed", "batch_size", "epochs",
@@ -32,7 +34,7 @@ def load_checkpoint(location: str) -> tuple[dict, Path]:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"resume={location!r}: no checkpoint at {path}; pass a run dir "
+        raise ConfigError(f"resume={location!r}: no checkpoint at {path}; pass a run dir "
                                 f"that holds {CHECKPOINT_NAME} or the checkpoint file itself")
     state = torch.load(path, map_location="cpu", weights_only=False)
     restore_rng(state["rng"])
@@ -51,7 +53,7 @@ def check_resume_matches(saved_config: dict, config: dict) -> None:
     """Refuse to resume into a different experiment, naming the first key that differs."""
     for key in RESUME_KEYS:
         if saved_config.get(key) != config.get(key):
-            raise ValueError(
+            raise ConfigError(
                 f"cannot resume: {key} differs from the checkpoint "
                 f"({saved_config.get(key)!r} there, {config.get(key)!r} now); resume with the "
                 "original settings or start a new run")

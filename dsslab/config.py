@@ -55,12 +55,15 @@ class HardwareSchema:
     threads: int | None
 
 
-MODEL_KEYS = {"lenet": {"name"}, "resnet18": {"name"}, "mlp": {"name", "hidden", "depth"}}
-DATASET_KEYS = {
-    "digits": {"name", "root", "download", "val_fraction", "test_fraction", "augment"},
-    "fashion_mnist": {"name", "root", "download", "val_fraction", "augment"},
-    "cifar10": {"name", "root", "download", "val_fraction", "augment"},
-    "imagefolder": {"name", "root", "val_fraction", "image_size", "channels", "augment", "cache"},
+COMMON_DATASET = {"name": str, "val_fraction": float, "augment": bool}
+MODEL_SCHEMAS = {"lenet": {"name": str}, "resnet18": {"name": str},
+                 "mlp": {"name": str, "hidden": int, "depth": int}}
+DATASET_SCHEMAS = {
+    "digits": {**COMMON_DATASET, "root": str | None, "download": bool, "test_fraction": float},
+    "fashion_mnist": {**COMMON_DATASET, "root": str, "download": bool},
+    "cifar10": {**COMMON_DATASET, "root": str, "download": bool},
+    "imagefolder": {**COMMON_DATASET, "root": str, "image_size": int, "channels": int,
+                    "cache": bool},
 }
 CHOICES = {
     "scheduler_interval": ("step", "epoch"),
@@ -68,15 +71,15 @@ CHOICES = {
     "hardware.precision": ("auto", "fp32", "bf16"),
     "hardware.kernels": ("auto", "cuda", "torch"),
 }
-TOP_LEVEL = {f.name for f in dataclasses.fields(TrainSchema)} | {
-    "optimizer", "scheduler", "wandb", "strategy", "model", "dataset", "hardware"}
+SECTIONS = {"optimizer", "scheduler", "wandb", "strategy", "model", "dataset", "hardware"}
+TYPE_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
+              list: "a list", type(None): "null"}
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first key whose value dsslab cannot run with."""
-    check_keys("", cfg, TOP_LEVEL)
-    check_schema("", cfg, TrainSchema)
-    check_range("fraction", cfg.fraction, low=0.0, low_open=True, high=1.0)
+    check_schema("", cfg, TrainSchema, SECTIONS)
+    check_range("fraction", cfg.fraction, low=0, low_open=True, high=1)
     for key in ("epochs", "batch_size", "eval_batch_size"):
         check_range(key, cfg[key], low=1)
     check_schema("wandb", cfg.wandb, WandbSchema)
@@ -84,10 +87,17 @@ def validate(cfg: DictConfig) -> None:
     for dotted, allowed in CHOICES.items():
         check_choice(dotted, OmegaConf.select(cfg, dotted), allowed)
     check_strategy(cfg.strategy)
-    check_named_group("model", cfg.model, MODEL_KEYS)
-    check_named_group("dataset", cfg.dataset, DATASET_KEYS)
-    check_range("dataset.val_fraction", cfg.dataset.val_fraction, low=0.0, low_open=True,
-                high=1.0, high_open=True)
+    check_named_group("model", cfg.model, MODEL_SCHEMAS)
+    check_named_group("dataset", cfg.dataset, DATASET_SCHEMAS)
+    for key in ("model.hidden", "model.depth", "dataset.image_size"):
+        if OmegaConf.select(cfg, key) is not None:
+            check_range(key, OmegaConf.select(cfg, key), low=1)
+    for key in ("dataset.val_fraction", "dataset.test_fraction"):
+        if OmegaConf.select(cfg, key) is not None:
+            check_range(key, OmegaConf.select(cfg, key), low=0, low_open=True,
+                        high=1, high_open=True)
+    if cfg.dataset.name == "imagefolder":
+        check_choice("dataset.channels", cfg.dataset.channels, (1, 3))
     for node in ("optimizer", "scheduler"):
         check_target(node, cfg[node])
 
@@ -99,9 +109,10 @@ def check_keys(prefix: str, node: DictConfig, allowed: set[str]) -> None:
         raise ConfigError(f"unknown key {where!r}; allowed keys here: {', '.join(sorted(allowed))}")
 
 
-def check_schema(prefix: str, node: DictConfig, schema) -> None:
-    """Every field of `schema` is present in `node` with a value of the declared type."""
+def check_schema(prefix: str, node: DictConfig, schema, sections=frozenset()) -> None:
+    """`node` holds the fields of `schema` (each of its declared type) and `sections` only."""
     hints = typing.get_type_hints(schema)
+    check_keys(prefix, node, set(hints) | set(sections))
     for field in dataclasses.fields(schema):
         key = f"{prefix}.{field.name}" if prefix else field.name
         if field.name not in node:
@@ -123,7 +134,7 @@ def check_type(key: str, value, expected) -> None:
             return
         if option is list and OmegaConf.is_list(value):
             return
-    names = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+    names = " or ".join(TYPE_NAMES[option] for option in options)
     raise ConfigError(f"{key}={value!r} is not allowed: expected {names}")
 
 
@@ -149,12 +160,19 @@ def check_range(key, value, low=None, high=None, low_open=False, high_open=False
 
 def check_choice(key: str, value, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(allowed)}")
+        raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, allowed))}")
 
 
-def check_named_group(group: str, node: DictConfig, keys_by_name: dict) -> None:
-    check_choice(f"{group}.name", node.get("name"), tuple(keys_by_name))
-    check_keys(group, node, keys_by_name[node.name])
+def check_named_group(group: str, node: DictConfig, schemas: dict) -> None:
+    """A known `name`, then only that choice's keys, each of its type."""
+    check_choice(f"{group}.name", node.get("name"), tuple(schemas))
+    schema = schemas[node.name]
+    check_keys(group, node, set(schema))
+    for key, expected in schema.items():
+        if key not in node or OmegaConf.is_missing(node, key):
+            raise ConfigError(f"{group}.{key} must be set: add {group}.{key}=<value> to the "
+                              "command line")
+        check_type(f"{group}.{key}", node[key], expected)
 
 
 def check_strategy(node: DictConfig) -> None:
@@ -180,5 +198,5 @@ def check_target(node_name: str, node: DictConfig) -> None:
     parameters = inspect.signature(factory).parameters
     for key in node:
         if not key.startswith("_") and key not in parameters:
-            raise ConfigError(f"unknown key {node_name}.{key!r}: {target} takes "
+            raise ConfigError(f"unknown key '{node_name}.{key}': {target} takes "
                               f"{', '.join(p for p in parameters if p != 'self')}")

@@ -3,13 +3,15 @@
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dsslab.config import validate
+from dsslab.config import ConfigError, validate
+from dsslab.data import DataNotFoundError
 from dsslab.experiment import Experiment
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="pkg://dsslab.conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns best val/acc, the objective for sweepers such as Optuna."""
-    summary = train(cfg, HydraConfig.get().runtime.output_dir)
+    """Hydra entry point; returns best val/acc, the objective for sweepers such as Optuna.
+
+    A single run with a bad config ends with the one-line reason; in a sweep the error
+    propagates so that Hydra records the job as failed and runs the others.
+    """
+    hydra_cfg = HydraConfig.get()
+    try:
+        summary = train(cfg, hydra_cfg.runtime.output_dir)
+    except (ConfigError, DataNotFoundError) as error:
+        if hydra_cfg.mode.name == "MULTIRUN":
+            raise
+        sys.exit(f"dsslab: {error}")
     return summary["val/acc_best"]
 
 
