@@ -40,9 +40,9 @@ def to_csv(records: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def to_markdown(records: list[dict]) -> str:
+def to_markdown(records: list[dict], columns: list[str] | None = None) -> str:
     """A pipe table with rounded figures; 'settings' only appears when some row has any."""
-    columns = markdown_columns(records)
+    columns = columns or markdown_columns(records)
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
