@@ -71,7 +71,7 @@ class Experiment:
             self.data.train_images, self.data.train_labels, batch_size=self.cfg.batch_size,
             device=self.hardware.device, augment=self.cfg.dataset.augment,
             mean=self.data.mean, std=self.data.std, seed=self.cfg.seed,
-            workers=self.hardware.workers)
+            workers=0 if self.hardware.data_on_device else self.hardware.workers)
 
     def _build_model_and_optimizer(self) -> None:
         model = build_model(self.cfg.model, self.data.image_shape, self.data.num_classes)

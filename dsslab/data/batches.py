@@ -24,9 +24,10 @@ def steps_per_epoch(subset_size: int, batch_size: int) -> int:
 class SubsetBatches:
     """Shuffled, optionally augmented batches (images, labels, weights) of a subset.
 
-    With the images on the training device (the default when they fit) a batch is a gather and
-    the augmentation runs there too. Otherwise a DataLoader gathers on the host with `workers`
-    processes and pinned memory, and the batch is copied to the device before augmentation.
+    With workers=0 (the choice when the images live on the training device) a batch is a gather
+    there and the augmentation runs there too. With workers > 0 a DataLoader gathers on the host
+    with that many processes and pinned memory, and the batch is copied to the device before
+    augmentation. Both give the same batches.
     """
 
     def __init__(self, images, labels, *, batch_size, device, augment, mean, std, seed,
@@ -50,7 +51,7 @@ class SubsetBatches:
                    batch_weights.to(self.device, non_blocking=True))
 
     def _gather(self, indices, weights, chunks):
-        if self.images.device == self.device or self.workers == 0:
+        if self.workers == 0:
             for chunk in chunks:
                 rows = indices[chunk].to(self.images.device)
                 yield self.images[rows], self.labels[rows], weights[chunk]
