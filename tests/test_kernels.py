@@ -477,6 +477,25 @@ def test_emulated_round_survives_shuffled_thread_schedules():
         assert runs[0] == runs[1] == runs[2]
 
 
+@needs_compiler
+@pytest.mark.parametrize("mode", ["all", "per_class"])
+def test_glister_select_through_the_emulated_kernels_matches_the_torch_path(monkeypatch, mode):
+    from dsslab.kernels import ops
+    from dsslab.selection.glister import glister_select
+
+    def emulated(*arguments):
+        return emulator.greedy_round(*arguments)[:2]
+
+    monkeypatch.setattr(ops, "greedy_round", emulated)
+    problem = random_problem(17, samples=50, val_samples=30)
+    for linear in (False, True):
+        options = {"eta": 0.3, "greedy": "naive", "mode": mode, "linear_layer": linear}
+        expected = glister_select(*problem, 15, kernels="torch", **options)
+        got = glister_select(*problem, 15, kernels="cuda", **options)
+        assert got.info["route"] == "cuda"
+        assert got.indices.tolist() == expected.indices.tolist()
+
+
 @pytest.mark.gpu
 @needs_gpu
 def test_glister_select_with_cuda_kernels_matches_the_torch_path_for_naive_greedy():

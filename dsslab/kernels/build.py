@@ -118,7 +118,6 @@ def _build_environment(root: Path, arch: str):
     saved_home, saved_arch = cpp_extension.CUDA_HOME, os.environ.get("TORCH_CUDA_ARCH_LIST")
     cpp_extension.CUDA_HOME = str(root)
     os.environ["TORCH_CUDA_ARCH_LIST"] = arch
-    os.environ.setdefault("MAX_JOBS", "2")
     try:
         yield
     finally:
@@ -150,6 +149,7 @@ def build(source_dir: Path | None = None, verbose: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     from torch.utils import cpp_extension
 
+    started = time.perf_counter()
     try:
         with _build_environment(root, arch):
             cpp_extension.load(name=LIBRARY, sources=[str(p) for p in sources(source_dir)],
@@ -158,6 +158,8 @@ def build(source_dir: Path | None = None, verbose: bool = False) -> Path:
     except (RuntimeError, OSError, ValueError) as error:
         raise KernelBuildError(f"building the CUDA kernels in {directory} failed:\n"
                                + error_summary(str(error))) from error
+    log.info("CUDA kernels for %s loaded from %s in %.1f s", arch, directory,
+             time.perf_counter() - started)
     _loaded[LIBRARY] = directory
     return directory
 
@@ -179,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         directory = build(verbose=arguments.verbose)
     except KernelBuildError as error:
         print(error, file=sys.stderr)
+        if error.__cause__ is not None:
+            print(f"\nfull build output:\n{error.__cause__}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     print(f"dsslab CUDA kernels built for {arch_list()} in {directory} ({seconds:.1f} s)")

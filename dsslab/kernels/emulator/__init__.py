@@ -44,7 +44,7 @@ def executable() -> Path:
     if compiler() is None:
         raise RuntimeError("no C++ compiler (g++ or clang++) to build the kernel emulator")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    partial = target.with_name(f"emulator.{os.getpid()}.partial")  # concurrent builds
     subprocess.run([compiler(), *FLAGS, "-o", str(partial), str(HERE / "driver.cpp")],
                    check=True, capture_output=True, text=True)
     partial.rename(target)
