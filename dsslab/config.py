@@ -185,6 +185,10 @@ def check_strategy(node: DictConfig) -> None:
         check_type(f"strategy.{key}", node[key], hints[key])
     check_range("strategy.select_every", node.get("select_every", 1), low=1)
     check_range("strategy.warm_start_epochs", node.get("warm_start_epochs", 0), low=0)
+    try:
+        schema(**OmegaConf.to_container(node))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_target(node_name: str, node: DictConfig) -> None:

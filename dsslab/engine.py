@@ -43,7 +43,8 @@ def train_epoch(model, optimizer, scheduler, batches, hardware, epoch: int,
         with hardware.autocast():
             logits = model(images)
         losses = functional.cross_entropy(logits.float(), labels, reduction="none")
-        loss = (losses * weights).sum() / weights.sum()
+        # A batch whose weights are all zero contributes nothing, rather than 0 / 0.
+        loss = (losses * weights).sum() / weights.sum().clamp_min(1e-12)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, step {steps + 1}; "
                                      "lower optimizer.lr or check the data")

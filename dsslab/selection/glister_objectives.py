@@ -229,7 +229,7 @@ class LastLayerObjective:
             embeddings = self.embeddings_numpy
             if candidates is not None:
                 embeddings = embeddings.take(candidates, axis=0)
-            mixed = embeddings @ validation.weight_gradient.numpy().T
+            mixed = _matmul(embeddings, validation.weight_gradient.numpy().T)
         else:
             gram_rows = self._gram_rows(candidates)
             if len(gram_rows) > validation.classes:  # scale the smaller factor by 1 / sums

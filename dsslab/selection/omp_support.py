@@ -15,7 +15,8 @@ distance to the support's span when lam = 0) is below DEPENDENT_PIVOT of |a|^2 +
 import numpy as np
 
 DEPENDENT_PIVOT = 1e-12
-ROW_BLOCK = 256  # rows per block of the in-place rank-one update, to bound temporaries
+ROW_BLOCK = 64  # rows per block of the in-place rank-one update: its scratch stays in cache
+WEAK_RIDGE = 1e-3
 SOLVERS = ("auto", "gram", "feature")
 
 
@@ -50,8 +51,10 @@ class _Members:
 
 class GramSupport(_Members):
     """Support with its regularised Gram matrix and that matrix's inverse, both bordered one
-    atom at a time. The solve refines the inverse's answer once against the Gram matrix, which
-    keeps ill-conditioned supports (lam = 0) accurate to near machine precision."""
+    atom at a time, and the ridge optimum updated along with them (O(|P|) once the bordering
+    vector is known). When the ridge is weak (lam below WEAK_RIDGE of the mean |a|^2, so the
+    conditioning is unbounded) each solve is refined once against the Gram matrix, which keeps
+    ill-conditioned supports accurate to near machine precision."""
 
     def __init__(self, atoms, capacity: int, lam: float):
         super().__init__(capacity)
@@ -59,6 +62,8 @@ class GramSupport(_Members):
         self.lam = lam
         self.gram = np.zeros((capacity, capacity))  # K_PP + lam I
         self.inverse = np.zeros((capacity, capacity))
+        self.solution = np.zeros(0)  # the ridge optimum on the support; None when stale
+        self._scratch = np.empty((ROW_BLOCK, capacity))
 
     def add(self, atom: int) -> bool:
         """Append `atom` unless it is (numerically) a combination of the support."""
@@ -70,18 +75,30 @@ class GramSupport(_Members):
         pivot = self_dot - float(cross @ projected)
         if pivot <= DEPENDENT_PIVOT * max(self_dot, np.finfo(float).tiny):
             return False
+        current = self.solve()
+        step = (self.source.target_dots[atom] - float(cross @ current)) / pivot
+        self._border(projected, pivot, cross, self_dot)
+        self._append(atom)
+        self.solution = np.append(current - step * projected, step)
+        if self._weak_ridge():
+            self.solution = self._refine(self.solution)
+        return True
+
+    def _border(self, projected, pivot, cross, self_dot) -> None:
+        """Grow the inverse (block formula with Schur complement `pivot`) and the Gram matrix."""
+        size = len(projected)
         scaled = projected / pivot
         for start in range(0, size, ROW_BLOCK):
-            rows = slice(start, start + ROW_BLOCK)
-            inverse[rows] += projected[rows, None] * scaled[None, :]
+            stop = min(size, start + ROW_BLOCK)
+            outer = self._scratch[: stop - start, :size]
+            np.multiply(projected[start:stop, None], scaled[None, :], out=outer)
+            self.inverse[start:stop, :size] += outer
         self.inverse[size, :size] = -scaled
         self.inverse[:size, size] = -scaled
         self.inverse[size, size] = 1.0 / pivot
         self.gram[size, :size] = cross
         self.gram[:size, size] = cross
         self.gram[size, size] = self_dot
-        self._append(atom)
-        return True
 
     def keep(self, kept: np.ndarray) -> None:
         """Drop the support atoms where `kept` is False (a Schur downdate per atom)."""
@@ -95,14 +112,26 @@ class GramSupport(_Members):
             self.inverse[: size - 1, : size - 1] = reduced
             self.gram[: size - 1, : size - 1] = self.gram[np.ix_(others, others)]
             self._compress(np.arange(size) != position)
+        self.solution = None
 
     def solve(self) -> np.ndarray:
-        """The unconstrained ridge optimum on the support, with one refinement step."""
+        """The unconstrained ridge optimum on the support."""
+        if self.solution is None:
+            size = len(self.atoms)
+            solution = self.inverse[:size, :size] @ self.source.target_dots[self.atoms]
+            self.solution = self._refine(solution) if self._weak_ridge() else solution
+        return self.solution
+
+    def _weak_ridge(self) -> bool:
         size = len(self.atoms)
-        inverse, gram = self.inverse[:size, :size], self.gram[:size, :size]
-        right_side = self.source.target_dots[self.atoms]
-        solution = inverse @ right_side
-        return solution + inverse @ (right_side - gram @ solution)
+        diagonal = np.diagonal(self.gram[:size, :size]) - self.lam
+        return size > 0 and self.lam < WEAK_RIDGE * float(diagonal.mean())
+
+    def _refine(self, solution: np.ndarray) -> np.ndarray:
+        """One step of iterative refinement: solution + inverse (b - (K + lam I) solution)."""
+        size = len(self.atoms)
+        residual = self.source.target_dots[self.atoms] - self.gram[:size, :size] @ solution
+        return solution + self.inverse[:size, :size] @ residual
 
 
 class FeatureSupport(_Members):

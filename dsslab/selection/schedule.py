@@ -14,7 +14,8 @@ def is_selection_epoch(strategy: Strategy, epoch: int) -> bool:
     if epoch == first:
         return True
     since_first = epoch - first
-    return strategy.adaptive and since_first > 0 and since_first % strategy.settings.select_every == 0
+    every = strategy.settings.select_every
+    return strategy.adaptive and since_first > 0 and since_first % every == 0
 
 
 def planned_subset_size(strategy: Strategy, epoch: int, budget: int, num_train: int) -> int:
