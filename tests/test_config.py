@@ -45,8 +45,7 @@ def test_misspelled_keys_fail_at_composition(make_config):
 @pytest.mark.parametrize(("overrides", "message"), [
     (["strategy=gradmatch", "strategy.lam=-1"], r"strategy.lam must be >= 0, got -1"),
     (["strategy=glister", "strategy.greedy=fancy"], r"strategy.greedy must be one of"),
-    (["strategy=glister", "strategy.per_class=true", "strategy.per_batch=true"],
-     r"strategy.per_class and strategy.per_batch cannot both be true"),
+    (["strategy=glister", "strategy.epsilon=1.5"], r"strategy.epsilon must be in \(0, 1\)"),
 ])
 def test_strategy_settings_are_checked_before_data_is_loaded(make_config, overrides, message):
     with pytest.raises(ConfigError, match=message):
