@@ -348,9 +348,10 @@ def test_cuda_kernels_are_dispatched_for_naive_and_stochastic(mode, greedy, monk
         assert calls == [(40, 8, greedy, 23 if greedy == "stochastic" else 40, True)]
 
 
-def test_settings_reject_per_class_and_per_batch_together():
-    with pytest.raises(ValueError, match="per_class.*per_batch"):
-        GlisterSettings(per_class=True, per_batch=True)
+def test_settings_default_to_per_class_and_per_batch_overrides_it():
+    assert GlisterSettings().mode == "per_class"
+    assert GlisterSettings(per_batch=True).mode == "per_batch"
+    assert GlisterSettings(per_class=False).mode == "all"
     with pytest.raises(ValueError, match="greedy"):
         GlisterSettings(greedy="lazy")
 
@@ -378,7 +379,7 @@ def test_strategy_uses_the_learning_rate_when_eta_is_unset(caplog):
     assert isinstance(strategy, GlisterStrategy) and strategy.needs_features
     with caplog.at_level(logging.INFO):
         subset = strategy.select(make_context(problem, learning_rate=0.7))
-    expected = select(problem, 9, eta=0.7, greedy="naive", linear_layer=True)
+    expected = select(problem, 9, eta=0.7, greedy="naive", mode="per_class", linear_layer=True)
     assert subset.indices.tolist() == expected.indices.tolist()
     assert any("picked 9 of 40" in record.getMessage() for record in caplog.records)
 

@@ -121,6 +121,8 @@ def test_embedding_gram_in_chunks_equals_the_full_product(monkeypatch):
     monkeypatch.setattr(gradients, "CHUNK_ELEMENTS", 4)
     first, second = make_split(9, seed=12)[0], make_split(4, seed=13)[0]
     torch.testing.assert_close(gradients.embedding_gram(first, second), first @ second.T)
+    torch.testing.assert_close(gradients.embedding_gram(first, second, 1.0),
+                               1.0 + first @ second.T)
 
 
 @pytest.mark.parametrize("route", ["weight", "gram", "rows"])

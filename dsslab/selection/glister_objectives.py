@@ -13,12 +13,15 @@ The step loops run thousands of small operations, so the state lives in NumPy ar
 CPU (NumPy's per-call overhead is a fraction of torch's); large products go through torch.
 
 Three ways to get a last-layer gain, chosen by estimated cost (see `choose_route`):
-- "weight": recompute the C x D validation weight gradient P^T E_val / M - (class sums) / M,
-  then (E_i G^T + g_b) . r_i per candidate. Cheap when many candidates are scored per step.
-- "gram": precompute T = E_train E_val^T once; gain_i = r_i . ((T_i P - A_i) / M + g_b), where
-  P are the validation probabilities and A_i = sum over validation samples of each class of
-  T_iv. A step costs O(s M C). Cheap for stochastic greedy, used when T fits the memory cap.
-- "rows": like "gram" but computes the candidates' rows of T on the fly.
+- "weight": recompute the validation gradient (g_b, G) with G = (P^T E_val - class sums) / M
+  (C x D), then r_i . (G e_i + g_b) per candidate. Cheap when many candidates are scored per
+  step (naive, r-greedy).
+- "gram": precompute S = 1 + E_train E_val^T once (N x M); then
+  gain_i = (1/M) sum_v (r_i . q_v)(1 + e_i . e_v) = r_i . (S_i P - A_i) / M, with P the
+  validation probabilities (M x C) and A_i the sums of S_iv over the validation samples of each
+  class; a pick j moves Z_v by -eta r_j S_jv. A step costs O(s M C): cheap for stochastic
+  greedy, used when S fits the memory cap.
+- "rows": like "gram" but computes the candidates' rows of S on the fly.
 """
 
 import math
@@ -71,6 +74,7 @@ class ValidationLogits:
         self.embeddings = val_embeddings.to(dtype).contiguous()
         onehot = torch.nn.functional.one_hot(val_labels, self.classes).to(dtype)
         self.class_sums = onehot.T @ self.embeddings  # C x D: sum of e_v per class
+        self.class_counts = onehot.sum(dim=0)
         self.largest_norm = float(torch.linalg.vector_norm(self.embeddings, dim=1).max())
         self.wants_weight_gradient = weight_gradient
         self.exp_logits_t = np.empty_like(self.logits_t.numpy())
@@ -80,8 +84,8 @@ class ValidationLogits:
 
     def refresh(self) -> None:
         """Recompute, after Z moved: exp_logits_t = exp(Z) (C x M), column_scale = 1 / column
-        sums (so softmax(Z) = exp_logits_t * column_scale), bias_gradient and, if wanted,
-        weight_gradient."""
+        sums (so softmax(Z) = exp_logits_t * column_scale) and, if wanted, the validation
+        gradient: bias_gradient (C) and weight_gradient (C x D)."""
         if self._fresh:
             return
         logits = self.logits_t.numpy()
@@ -90,10 +94,10 @@ class ValidationLogits:
             self.drift = 0.0
         np.exp(logits, out=self.exp_logits_t)
         self.column_scale = np.reciprocal(self.exp_logits_t.sum(axis=0))
-        mean = self.exp_logits_t @ self.column_scale
-        self.bias_gradient = mean * (1.0 / self.count) - self.label_mean
         self._probabilities_t = None
         if self.wants_weight_gradient:
+            mean = self.exp_logits_t @ self.column_scale
+            self.bias_gradient = mean * (1.0 / self.count) - self.label_mean
             probabilities = torch.from_numpy(self.probabilities_t())
             weighted = probabilities @ self.embeddings - self.class_sums
             self.weight_gradient = weighted.div_(self.count)
@@ -112,12 +116,12 @@ class ValidationLogits:
         self.drift += float(change_t.abs().max())
         self._fresh = False
 
-    def lower_outer(self, residual, gram_row, eta: float, largest: float) -> None:
-        """Z_v <- Z_v - eta r (1 + T_v) for one pick: an in-place rank-one update.
+    def lower_outer(self, residual, shifted_row, eta: float, largest: float) -> None:
+        """Z_v <- Z_v - eta r (1 + T_v) for one pick (shifted_row = 1 + T): a rank-one update.
 
         largest bounds |r_c (1 + T_v)| over all entries (it feeds the drift bound).
         """
-        self.logits_t.addr_(residual, gram_row + 1.0, alpha=-eta)
+        self.logits_t.addr_(residual, shifted_row, alpha=-eta)
         self.drift += eta * largest
         self._fresh = False
 
@@ -207,30 +211,28 @@ class LastLayerObjective:
         self.route = route
         self.gram = None
         if route == "gram":
-            self.gram = gradients.embedding_gram(self.embeddings, validation.embeddings)
-        if route != "weight":  # A_i: sum of T_iv over the validation samples of each class
-            self.class_gram = _numpy(self.embeddings @ validation.class_sums.T)
+            self.gram = gradients.embedding_gram(self.embeddings, validation.embeddings, 1.0)
+        if route != "weight":  # A_i: sum of (1 + T_iv) over the validation samples of a class
+            class_gram = self.embeddings @ validation.class_sums.T + validation.class_counts
+            self.class_gram = _numpy(class_gram)
 
     def _gram_rows(self, candidates: np.ndarray | None) -> np.ndarray:
-        """Rows of T = E_train E_val^T for the candidates (None: all), as an array."""
+        """Rows of 1 + T, T = E_train E_val^T, for the candidates (None: all), as an array."""
         if self.gram is not None:
             gram = self.gram.numpy()
             return gram if candidates is None else gram.take(candidates, axis=0)
         embeddings = self.embeddings_numpy
         if candidates is not None:
             embeddings = embeddings.take(candidates, axis=0)
-        return embeddings @ self.validation.embeddings.numpy().T
+        rows = embeddings @ self.validation.embeddings.numpy().T
+        rows += 1.0
+        return rows
 
     def gains(self, candidates: np.ndarray | None = None) -> np.ndarray:
         validation = self.validation
         validation.refresh()
         rows = self.residuals if candidates is None else self.residuals[candidates]
-        if self.route == "weight":
-            embeddings = self.embeddings_numpy
-            if candidates is not None:
-                embeddings = embeddings.take(candidates, axis=0)
-            mixed = _matmul(embeddings, validation.weight_gradient.numpy().T)
-        else:
+        if self.route != "weight":  # (1 + T_i) Q^T / M: bias and weight terms at once
             gram_rows = self._gram_rows(candidates)
             if len(gram_rows) > validation.classes:  # scale the smaller factor by 1 / sums
                 mixed = _matmul(gram_rows, validation.probabilities_t().T)
@@ -238,7 +240,12 @@ class LastLayerObjective:
                 mixed = _matmul(gram_rows * validation.column_scale, validation.exp_logits_t.T)
             mixed -= self.class_gram if candidates is None else self.class_gram[candidates]
             mixed *= 1.0 / validation.count
-        mixed += validation.bias_gradient
+        else:
+            embeddings = self.embeddings_numpy
+            if candidates is not None:
+                embeddings = embeddings.take(candidates, axis=0)
+            mixed = _matmul(embeddings, validation.weight_gradient.numpy().T)
+            mixed += validation.bias_gradient
         return np.einsum("ij,ij->i", mixed, rows)
 
     def add(self, picks, weights: torch.Tensor | None = None) -> None:
@@ -246,7 +253,7 @@ class LastLayerObjective:
             if self.gram is not None:
                 row = self.gram[picks]
             else:
-                row = self.validation.embeddings @ self.embeddings[picks]
+                row = self.validation.embeddings @ self.embeddings[picks] + 1.0
             largest = self.residual_peaks[picks] * (1.0 + self.embedding_norms[picks]
                                                     * self.validation.largest_norm)
             self.validation.lower_outer(self.residuals_torch[picks], row, self.eta, largest)
@@ -255,7 +262,7 @@ class LastLayerObjective:
         rows = self.residuals_torch[torch.from_numpy(picks)]
         if weights is not None:
             rows = rows * weights[:, None]
-        change_t = rows.T @ (torch.from_numpy(self._gram_rows(picks)) + 1.0)
+        change_t = rows.T @ torch.from_numpy(self._gram_rows(picks))
         self.validation.lower(change_t.mul_(self.eta))
 
 

