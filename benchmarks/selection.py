@@ -85,7 +85,8 @@ def glister_cases() -> list[Case]:
         Case("glister", 10, 0.1, {"greedy": "naive", **last}),
         Case("glister", 100, 0.3, {"greedy": "stochastic", **last}),
     ]
-    return cases
+    unique = {case.label: case for case in reversed(cases)}  # keep the first of equal rows
+    return [case for case in cases if unique[case.label] is case]
 
 
 CASES: list[Case] = glister_cases()
