@@ -67,3 +67,33 @@ def test_a_bad_fraction_exits_non_zero_naming_fraction(cli, tmp_path):
     assert "fraction=1.5 is not allowed: expected a number in (0, 1]" in result.stderr
     assert not list(tmp_path.rglob("summary.json"))
     assert not list(tmp_path.rglob("metrics.jsonl"))
+
+
+def test_warm_start_trains_on_all_data_before_the_first_selection(make_config, tmp_path):
+    cfg = make_config("strategy=glister", "fraction=0.3", "epochs=3",
+                      "strategy.warm_start_epochs=2", *FAST[1:])
+    train(cfg, tmp_path)
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [m["subset/size"] for m in metrics] == [DIGITS_TRAIN, DIGITS_TRAIN, 389]
+    assert [m["selection/ran"] for m in metrics] == [False, False, True]
+    assert all(m["train/loss"] > 0 for m in metrics)
+
+
+def test_selection_rounds_follow_select_every(make_config, tmp_path):
+    cfg = make_config("strategy=random_online", "epochs=5", "strategy.select_every=2",
+                      *FAST[1:])
+    train(cfg, tmp_path)
+    ran = [m["selection/ran"] for m in read_jsonl(tmp_path / "metrics.jsonl")]
+    assert ran == [True, False, True, False, True]
+
+
+@pytest.mark.slow
+def test_the_readme_quickstart_command_runs_and_prints_the_table(cli, tmp_path):
+    readme = (REPO / "README.md").read_text()
+    command = readme.split("## Quickstart", 1)[1].split("```bash\n", 1)[1].split("\n", 1)[0]
+    assert command == "python -m dsslab.train experiment=quickstart"
+    result = cli("experiment=quickstart", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| full | 1 | completed |" in result.stdout
+    assert "| glister | 0.3 | completed |" in result.stdout
+    assert len(list((tmp_path / "sweep").glob("*/summary.json"))) == 2
