@@ -23,7 +23,7 @@ from dsslab.selection.facility_location import (
     similarities,
 )
 from dsslab.selection.gradients import gradient_dots, residuals, squared_norms
-from dsslab.selection.matching_inputs import check_integer, check_split, class_members
+from dsslab.selection.inputs import check_integer, check_split, class_members
 from dsslab.selection.strategy import Strategy, StrategySettings, register
 
 logger = logging.getLogger(__name__)

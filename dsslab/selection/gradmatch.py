@@ -24,7 +24,7 @@ from dsslab.selection.batch_elements import batch_gradients, expand_batches
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.gradient_atoms import SampleAtoms
 from dsslab.selection.gradients import group_sums, residuals, validation_gradient
-from dsslab.selection.matching_inputs import check_integer, check_split, class_members
+from dsslab.selection.inputs import check_integer, check_split, class_members
 from dsslab.selection.omp import ExplicitAtoms, fill_budget, nonnegative_omp
 from dsslab.selection.strategy import Strategy, StrategySettings, register
 
