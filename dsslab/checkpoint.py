@@ -52,8 +52,28 @@ def restore_rng(rng: dict) -> None:
 def check_resume_matches(saved_config: dict, config: dict) -> None:
     """Refuse to resume into a different experiment, naming the first key that differs."""
     for key in RESUME_KEYS:
-        if saved_config.get(key) != config.get(key):
+        difference = first_difference(saved_config.get(key), config.get(key), key)
+        if difference:
+            dotted, before, now = difference
             raise ConfigError(
-                f"cannot resume: {key} differs from the checkpoint "
-                f"({saved_config.get(key)!r} there, {config.get(key)!r} now); resume with the "
-                "original settings or start a new run")
+                f"cannot resume: {dotted} differs from the checkpoint ({before!r} there, "
+                f"{now!r} now); resume with the original settings or start a new run")
+
+
+def first_difference(before, now, path: str):
+    """(dotted key, old value, new value) of the first leaf that differs, or None."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        # A different `name` (another strategy, model or dataset) is the difference to report.
+        for key in sorted(set(before) | set(now), key=lambda key: (key != "name", key)):
+            found = first_difference(before.get(key), now.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    return None if before == now else (path, before, now)
+
+
+def check_not_finished(state: dict, epochs: int, location: str) -> None:
+    """A checkpoint of the last epoch has nothing left to train."""
+    if state["progress"]["epoch"] >= epochs:
+        raise ConfigError(f"resume={location!r}: that run already finished all {epochs} epochs; "
+                          "nothing to resume")

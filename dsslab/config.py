@@ -7,7 +7,9 @@ Errors name the key, the value and what is allowed.
 import dataclasses
 import importlib
 import inspect
+import logging
 import numbers
+import re
 import typing
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from dsslab.data import LOADERS
 from dsslab.models import MODELS
 from dsslab.selection import STRATEGIES
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -100,6 +104,9 @@ def validate(cfg: DictConfig) -> None:
         check_choice("dataset.channels", cfg.dataset.channels, (1, 3))
     for node in ("optimizer", "scheduler"):
         check_target(node, cfg[node])
+    check_optimizer(cfg.optimizer)
+    check_hardware(cfg.hardware)
+    warn_about_schedule(cfg)
 
 
 def check_keys(prefix: str, node: DictConfig, allowed: set[str]) -> None:
@@ -189,6 +196,49 @@ def check_strategy(node: DictConfig) -> None:
         schema(**OmegaConf.to_container(node))
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from None
+
+
+def check_optimizer(node: DictConfig) -> None:
+    """Build the optimizer on one dummy parameter, so bad values fail before data loads."""
+    import torch
+    from hydra.utils import instantiate
+
+    try:
+        instantiate(node, params=[torch.zeros(1, requires_grad=True)])
+    except Exception as error:  # noqa: BLE001 - any construction error is a config error
+        cause = error.__cause__ or error
+        raise ConfigError(f"optimizer cannot be built from its config: {cause}") from None
+
+
+def check_hardware(node: DictConfig) -> None:
+    """A device this machine has, and CUDA kernels only where CUDA runs."""
+    import torch
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(node.device)):
+        raise ConfigError(f"hardware.device={node.device!r} is not allowed: expected auto, cpu, "
+                          "cuda or cuda:N")
+    if node.threads is not None:
+        check_range("hardware.threads", node.threads, low=1)
+    check_range("hardware.workers", node.workers, low=0)
+    if not torch.cuda.is_available():
+        for key, value in (("hardware.device", node.device), ("hardware.kernels", node.kernels)):
+            if str(value).startswith("cuda"):
+                raise ConfigError(f"{key}={value!r} but no CUDA device is available here; use "
+                                  "hardware=cpu or hardware=auto")
+
+
+def warn_about_schedule(cfg: DictConfig) -> None:
+    """Settings that are legal but make a subset run train on all data, or select only once."""
+    strategy = cfg.strategy
+    if strategy.name == "full":
+        return
+    if strategy.warm_start_epochs >= cfg.epochs:
+        log.warning("strategy.warm_start_epochs=%d >= epochs=%d: every epoch trains on all data "
+                    "and no selection round runs", strategy.warm_start_epochs, cfg.epochs)
+    elif strategy.select_every >= cfg.epochs - strategy.warm_start_epochs and cfg.epochs > 1:
+        log.warning("strategy.select_every=%d: with epochs=%d the subset is selected once and "
+                    "never again; short runs want select_every of 2 or 3",
+                    strategy.select_every, cfg.epochs)
 
 
 def check_target(node_name: str, node: DictConfig) -> None:

@@ -10,8 +10,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from dsslab.checkpoint import (CHECKPOINT_NAME, check_resume_matches, load_checkpoint,
-                               save_checkpoint)
+from dsslab.checkpoint import (CHECKPOINT_NAME, check_not_finished, check_resume_matches,
+                               load_checkpoint, save_checkpoint)
 from dsslab.data import load_dataset
 from dsslab.data.batches import SubsetBatches, epoch_generator
 from dsslab.engine import evaluate, train_epoch
@@ -62,6 +62,7 @@ class Experiment:
             return False
         self.resume_state, _ = load_checkpoint(self.cfg.resume)
         check_resume_matches(self.resume_state["config"], self.config)
+        check_not_finished(self.resume_state, self.cfg.epochs, self.cfg.resume)
         return True
 
     def _place_data(self) -> None:

@@ -33,12 +33,19 @@ class Tracker:
                  resumed: bool = False):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # A resumed run continues the W&B run it started as.
+        previous_id = self._previous_record().get("wandb_id") if resumed else None
+        self.wandb_run = start_wandb(self.run_dir, identity, wandb_settings, config, previous_id)
         self.record = {**identity, "status": "running", "error": None,
-                       "started_at": now_iso(), "ended_at": None}
+                       "started_at": now_iso(), "ended_at": None,
+                       "wandb_id": getattr(self.wandb_run, "id", None)}
         write_json_atomically(self.run_dir / "run.json", self.record)
         mode = "a" if resumed else "w"
         self.metrics_file = open(self.run_dir / "metrics.jsonl", mode, encoding="utf-8")
-        self.wandb_run = start_wandb(self.run_dir, identity, wandb_settings, config)
+
+    def _previous_record(self) -> dict:
+        path = self.run_dir / "run.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def log_epoch(self, metrics: dict) -> None:
         self.metrics_file.write(json.dumps(metrics, sort_keys=True) + "\n")
@@ -74,13 +81,14 @@ class Tracker:
         self.wandb_run.finish(exit_code=exit_code)
 
 
-def start_wandb(run_dir: Path, identity: dict, settings, config: dict):
+def start_wandb(run_dir: Path, identity: dict, settings, config: dict, run_id: str | None):
     """A W&B run in the job dir; an online run that cannot start falls back to offline."""
     import wandb
 
     options = dict(project=settings.project, entity=settings.entity, group=identity["group"],
                    name=identity["job_name"], tags=list(settings.tags), config=config,
-                   dir=str(run_dir), reinit="finish_previous")
+                   dir=str(run_dir), reinit="finish_previous", id=run_id,
+                   resume="allow" if run_id else None)
     if settings.mode == "online":
         try:
             return wandb.init(mode="online", settings=wandb.Settings(

@@ -64,7 +64,8 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(make_config, tmp
 
 
 @pytest.mark.parametrize(("override", "key"), [("fraction=0.5", "fraction"),
-                                               ("strategy=random_online", "strategy")])
+                                               ("strategy=random_online", "strategy.name"),
+                                               ("strategy.eta=0.5", "strategy.eta")])
 def test_resume_with_another_fraction_or_strategy_is_refused(make_config, tmp_path, override,
                                                              key):
     train(make_config("strategy=glister", "fraction=0.3", *FAST), tmp_path / "first")
@@ -72,6 +73,13 @@ def test_resume_with_another_fraction_or_strategy_is_refused(make_config, tmp_pa
                       f"resume={tmp_path / 'first'}")
     with pytest.raises(ConfigError, match=f"cannot resume: {key} differs"):
         train(cfg, tmp_path / "second")
+
+
+def test_resuming_a_finished_run_is_refused(make_config, tmp_path):
+    train(make_config("strategy=random_online", *FAST), tmp_path / "done")
+    cfg = make_config("strategy=random_online", *FAST, f"resume={tmp_path / 'done'}")
+    with pytest.raises(ConfigError, match="already finished all 1 epochs"):
+        train(cfg, tmp_path / "again")
 
 
 def test_resume_from_a_missing_checkpoint_names_the_path(make_config, tmp_path):

@@ -2,7 +2,7 @@
 
 from dsslab.data.cifar10 import load_cifar10
 from dsslab.data.digits import load_digits
-from dsslab.data.errors import DataNotFoundError
+from dsslab.data.errors import DataError, DataNotFoundError
 from dsslab.data.idx import load_fashion_mnist
 from dsslab.data.imagefolder import load_imagefolder
 from dsslab.data.splits import ImageSplits
@@ -20,4 +20,4 @@ def load_dataset(settings, seed: int) -> ImageSplits:
     return LOADERS[settings.name](settings, seed)
 
 
-__all__ = ["DataNotFoundError", "ImageSplits", "LOADERS", "load_dataset"]
+__all__ = ["DataError", "DataNotFoundError", "ImageSplits", "LOADERS", "load_dataset"]

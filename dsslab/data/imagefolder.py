@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dsslab.data.errors import DataNotFoundError
+from dsslab.data.errors import DataError, DataNotFoundError
 from dsslab.data.splits import ImageSplits, build_splits
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,15 @@ def load_imagefolder(settings, seed: int) -> ImageSplits:
     train_images, train_labels, classes = decode_split(root / "train", settings)
     test_images, test_labels, test_classes = decode_split(root / "test", settings)
     if test_classes != classes:
-        raise ValueError(f"dataset.root={root}: test classes {test_classes} differ from "
-                         f"train classes {classes}")
+        raise DataError(f"dataset.root={root}: test classes {test_classes} differ from "
+                        f"train classes {classes}")
     return build_splits(train_images, train_labels, test_images, test_labels,
                         num_classes=len(classes), val_fraction=settings.val_fraction, seed=seed)
 
 
 def decode_split(folder: Path, settings):
     """Images (N x C x S x S uint8), labels and class names of one split, through the cache."""
-    from torchvision.datasets import ImageFolder
-
-    listing = ImageFolder(str(folder))
+    listing = list_images(folder)
     cache_file = CACHE_DIR / f"{cache_key(folder, listing.samples, settings)}.pt"
     if settings.cache and cache_file.is_file():
         images, labels = torch.load(cache_file)
@@ -51,12 +49,27 @@ def decode_split(folder: Path, settings):
     return images, labels, listing.classes
 
 
+def list_images(folder: Path):
+    """torchvision's listing of folder/<class>/*, with its complaints turned into DataErrors."""
+    from torchvision.datasets import ImageFolder
+
+    try:
+        return ImageFolder(str(folder))
+    except (FileNotFoundError, RuntimeError) as error:
+        raise DataError(f"dataset.root: {folder} must hold one sub-folder of images per class, "
+                        f"each with at least one image ({error})") from None
+
+
 def decode(path: str, settings) -> torch.Tensor:
     """One image file as a C x S x S uint8 tensor."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     mode = "L" if settings.channels == 1 else "RGB"
-    with Image.open(path) as image:
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"dataset.root: cannot read image {path} ({error})") from None
+    with image:
         image = image.convert(mode).resize((settings.image_size, settings.image_size))
         array = np.asarray(image, dtype=np.uint8).reshape(
             settings.image_size, settings.image_size, settings.channels)

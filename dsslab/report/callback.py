@@ -1,5 +1,6 @@
 """A Hydra callback that ends every sweep with its report: what each run saved and cost."""
 
+import atexit
 import logging
 from pathlib import Path
 
@@ -16,10 +17,27 @@ SUMMARY_COLUMNS = ("strategy", "fraction", "status", "val/acc_best", "test/acc",
 
 
 class SweepReport(Callback):
-    """After `-m`, print the compact speedup-vs-accuracy table; the full one is report.md."""
+    """After `-m`, print the compact speedup-vs-accuracy table; the full one is report.md.
+
+    Hydra skips on_multirun_end when a job failed (the sweep then exits non-zero), so the
+    report is also registered to print at exit, and printed once either way.
+    """
+
+    def __init__(self):
+        self.sweep_dir = None
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        atexit.register(self.report)
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
+        self.report()
+
+    def report(self) -> None:
+        if self.sweep_dir is None:
+            return
+        sweep_dir, self.sweep_dir = self.sweep_dir, None
+        atexit.unregister(self.report)
         try:
             records = build_table(load_runs(sweep_dir))
         except ReportError as error:
@@ -28,4 +46,4 @@ class SweepReport(Callback):
         (sweep_dir / "report.md").write_text(render(records, "md"))
         print(f"\nSweep {sweep_dir}: full table in {sweep_dir / 'report.md'}, charts with "
               f"`python -m dsslab.report {sweep_dir}`\n"
-              f"{to_markdown(records, list(SUMMARY_COLUMNS))}")
+              f"{to_markdown(records, list(SUMMARY_COLUMNS))}", flush=True)

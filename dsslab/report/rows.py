@@ -21,9 +21,12 @@ SUMMARY_FIGURES = (
     "time/total_s",
 )
 
-# Overrides that are already columns of their own, or that change logging but never a result.
-NOT_SETTINGS = {"seed", "fraction", "strategy", "dataset", "model", "epochs", "hparams_search"}
-NOT_SETTINGS_PREFIXES = ("wandb.", "hydra.")
+# Overrides that are already columns of their own (a variant or experiment preset sets strategy,
+# fraction, dataset, model and epochs), or that change logging, speed or where results go but
+# never what is learned.
+NOT_SETTINGS = {"seed", "fraction", "strategy", "dataset", "model", "epochs", "hparams_search",
+                "variant", "experiment", "resume", "eval_batch_size"}
+NOT_SETTINGS_PREFIXES = ("wandb.", "hydra.", "hardware.")
 
 
 def run_row(run: Run) -> dict:
