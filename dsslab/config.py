@@ -113,7 +113,8 @@ def check_keys(prefix: str, node: DictConfig, allowed: set[str]) -> None:
     unknown = sorted(set(node.keys()) - allowed)
     if unknown:
         where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise ConfigError(f"unknown key {where!r}; allowed keys here: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"unknown key {where!r}; allowed keys here: "
+                          f"{', '.join(sorted(allowed))}")
 
 
 def check_schema(prefix: str, node: DictConfig, schema, sections=frozenset()) -> None:
@@ -167,7 +168,8 @@ def check_range(key, value, low=None, high=None, low_open=False, high_open=False
 
 def check_choice(key: str, value, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, allowed))}")
+        raise ConfigError(f"{key}={value!r} is not allowed: expected one of "
+                          f"{', '.join(map(str, allowed))}")
 
 
 def check_named_group(group: str, node: DictConfig, schemas: dict) -> None:

@@ -100,8 +100,9 @@ def test_runs_started_together_never_share_an_output_dir(tmp_path):
 def test_sigterm_keeps_finished_epochs_and_closes_the_run(tmp_path):
     command = [sys.executable, "-m", "dsslab.train", "strategy=random_online", "epochs=500",
                "hardware=cpu", "hardware.threads=1", "hydra.run.dir=run"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and len(read_jsonl(metrics)) >= 2):

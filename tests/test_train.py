@@ -15,7 +15,10 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("strategy", sorted(p.stem for p in (REPO / "conf/strategy").glob("*.yaml")))
+STRATEGY_CONFIGS = sorted(path.stem for path in (REPO / "conf/strategy").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_CONFIGS)
 def test_every_strategy_trains_an_epoch_on_digits(make_config, tmp_path, strategy):
     cfg = make_config(f"strategy={strategy}", "fraction=0.3", *FAST)
     summary = train(cfg, tmp_path)

@@ -78,7 +78,8 @@ def decode(path: str, settings) -> torch.Tensor:
 
 def cache_key(folder: Path, samples, settings) -> str:
     """Changes whenever the file list, a file's size or time, or the decoding settings change."""
-    digest = hashlib.sha256(f"{folder.resolve()}|{settings.image_size}|{settings.channels}".encode())
+    identity = f"{folder.resolve()}|{settings.image_size}|{settings.channels}"
+    digest = hashlib.sha256(identity.encode())
     for path, label in samples:
         stat = Path(path).stat()
         digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())

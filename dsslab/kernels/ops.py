@@ -24,7 +24,8 @@ def _floats(name: str, tensor: torch.Tensor, device: torch.device, shape: tuple)
     """float32, contiguous, on `device`; -1 in `shape` accepts any size."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a tensor, got {type(tensor).__name__}")
-    if tensor.dim() != len(shape) or any(s not in (-1, n) for s, n in zip(shape, tensor.shape, strict=True)):
+    if tensor.dim() != len(shape) or any(
+            size not in (-1, actual) for size, actual in zip(shape, tensor.shape, strict=True)):
         expected = " x ".join("any" if s == -1 else str(s) for s in shape)
         raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
     return tensor.to(device=device, dtype=torch.float32).contiguous()
