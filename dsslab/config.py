@@ -14,8 +14,6 @@ import typing
 
 from omegaconf import DictConfig, OmegaConf
 
-from dsslab.data import LOADERS
-from dsslab.models import MODELS
 from dsslab.selection import STRATEGIES
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,8 @@ class Experiment:
 
     def __init__(self, cfg, run_dir: Path, identity: dict):
         self.cfg = cfg
+        self.identity = identity
+        self.val = None  # the latest validation pass, reused by the next selection round
         self.config = OmegaConf.to_container(cfg, resolve=True)
         seed_everything(cfg.seed)
         resumed = self._load_resume_state()
@@ -182,7 +184,7 @@ class Experiment:
         """
         train = evaluate(self.model, self.data.train_images, self.data.train_labels,
                          self.cfg.eval_batch_size, self.hardware, self.data.mean, self.data.std)
-        val = getattr(self, "val", None) or evaluate(
+        val = self.val or evaluate(
             self.model, self.data.val_images, self.data.val_labels, self.cfg.eval_batch_size,
             self.hardware, self.data.mean, self.data.std)
         return Features(train.embeddings, train.logits, self.data.train_labels,
@@ -205,7 +207,7 @@ class Experiment:
                         self.cfg.eval_batch_size, self.hardware, self.data.mean, self.data.std)
         history = self.tracker.read_metrics()
         return {
-            "strategy": self.strategy.settings.name, "fraction": self.effective_fraction_key(),
+            "strategy": self.strategy.settings.name, "fraction": self.identity["fraction"],
             "effective_fraction": float(np.mean([m["subset/fraction"] for m in history])),
             "seed": self.cfg.seed, "epochs": self.cfg.epochs,
             "dataset": self.cfg.dataset.name, "model": self.cfg.model.name,
@@ -218,7 +220,3 @@ class Experiment:
             "time/epoch_mean_s": float(np.mean([m["time/epoch_s"] for m in history])),
             "selection/rounds": len(self.state["history"]),
         }
-
-    def effective_fraction_key(self) -> float:
-        """Full-data runs report fraction 1.0 whatever `fraction` was set to."""
-        return 1.0 if not self.strategy.uses_budget else float(self.cfg.fraction)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from dsslab.config import ConfigError, validate
 from dsslab.data import DataError
 from dsslab.experiment import Experiment
+from dsslab.selection import STRATEGIES
 from dsslab.tracking import now_iso, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ def job_identity(cfg: DictConfig) -> dict:
         name = hydra_cfg.job.override_dirname or hydra_cfg.job.name
         if hydra_cfg.mode.name == "MULTIRUN" and group is None:
             group = Path(hydra_cfg.sweep.dir).name
-    uses_budget = cfg.strategy.name != "full"
+    # Strategies that train on all data (full) report fraction 1.0 whatever `fraction` says.
+    strategy = STRATEGIES.get(cfg.strategy.name)
+    uses_budget = strategy is None or strategy.uses_budget
     return {"strategy": cfg.strategy.name, "fraction": cfg.fraction if uses_budget else 1.0,
             "seed": cfg.seed, "epochs": cfg.epochs, "dataset": cfg.dataset.name,
             "model": cfg.model.name, "job_name": name, "group": group}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from dsslab.selection.base import Features, Subset
+from dsslab.selection.base import Features, SelectionContext, Subset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,3 +39,13 @@ def explicit_gradients(features: Features, linear_layer: bool) -> torch.Tensor:
 def subset_as_dict(subset: Subset) -> dict[int, float]:
     """{training index: weight}, for comparisons that ignore pick order."""
     return dict(zip(subset.indices.tolist(), subset.weights.tolist(), strict=True))
+
+
+def selection_context(features: Features, budget: int, batch_size: int = 4) -> SelectionContext:
+    """A selection round's context over `features` (4 classes), seeded generator 0."""
+    return SelectionContext(
+        epoch=0, budget=budget, num_train=len(features.train_labels),
+        train_labels=features.train_labels, num_classes=4, learning_rate=0.1,
+        batch_size=batch_size, generator=torch.Generator().manual_seed(0),
+        compute_features=lambda: features,
+    )

@@ -8,7 +8,6 @@ from omegaconf import OmegaConf
 
 from conftest import FAST
 from dsslab.selection import STRATEGIES
-from dsslab.selection.base import SelectionContext
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.craig import CraigSettings, craig_select
 from dsslab.selection.facility_location import (
@@ -22,6 +21,7 @@ from matching_helpers import (
     REPO,
     explicit_gradients,
     random_features,
+    selection_context,
     subset_as_dict,
 )
 
@@ -185,12 +185,7 @@ def test_craig_rejects_bad_arguments_by_name():
 def test_strategy_selects_with_the_context_budget_and_logs_its_settings():
     features = random_features(40, classes=4, dims=3, seed=9)
     strategy = STRATEGIES["craig"](CraigSettings(per_batch=True))
-    context = SelectionContext(
-        epoch=0, budget=12, num_train=40, train_labels=features.train_labels, num_classes=4,
-        learning_rate=0.1, batch_size=4, generator=torch.Generator().manual_seed(0),
-        compute_features=lambda: features,
-    )
-    subset = strategy.select(context)
+    subset = strategy.select(selection_context(features, budget=12))
     assert strategy.needs_features and strategy.adaptive
     assert subset.info["batch_size"] == 4 and len(subset.indices) == 12
 

@@ -10,14 +10,19 @@ from scipy.optimize import nnls
 
 from conftest import FAST
 from dsslab.selection import STRATEGIES
-from dsslab.selection.base import SelectionContext
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.gradient_atoms import SampleAtoms
 from dsslab.selection.gradients import group_sums, residuals
 from dsslab.selection.gradmatch import GradMatchSettings, gradmatch_select
 from dsslab.selection.omp import ExplicitAtoms, MatchingResult, fill_budget, nonnegative_omp
 from dsslab.train import train
-from matching_helpers import REPO, explicit_gradients, random_features, subset_as_dict
+from matching_helpers import (
+    REPO,
+    explicit_gradients,
+    random_features,
+    selection_context,
+    subset_as_dict,
+)
 
 PLANTED_SUPPORT = [3, 7, 19, 25]
 PLANTED_WEIGHTS = [1.5, 2.0, 0.7, 2.9]
@@ -231,12 +236,7 @@ def test_gradmatch_rejects_bad_arguments_by_name():
 def test_strategy_selects_exactly_the_context_budget():
     features = random_features(40, classes=4, dims=3, seed=9)
     strategy = STRATEGIES["gradmatch"](GradMatchSettings(valid=True, linear_layer=True))
-    context = SelectionContext(
-        epoch=0, budget=12, num_train=40, train_labels=features.train_labels, num_classes=4,
-        learning_rate=0.1, batch_size=4, generator=torch.Generator().manual_seed(0),
-        compute_features=lambda: features,
-    )
-    subset = strategy.select(context)
+    subset = strategy.select(selection_context(features, budget=12))
     assert strategy.needs_features and strategy.adaptive
     assert len(subset.indices) == 12 and subset.weights.dtype == torch.float32
 

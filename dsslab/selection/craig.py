@@ -8,13 +8,11 @@ squared_norms on the (residual, embedding) factors; only one class's n_c x n_c m
 at a time.
 """
 
-import logging
-import time
 from dataclasses import dataclass
 
 import torch
 
-from dsslab.selection.base import SelectionContext, Subset
+from dsslab.selection.base import Features, SelectionContext, Subset
 from dsslab.selection.batch_elements import batch_gradients, expand_batches
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.facility_location import (
@@ -24,9 +22,7 @@ from dsslab.selection.facility_location import (
 )
 from dsslab.selection.gradients import gradient_dots, residuals, squared_norms
 from dsslab.selection.inputs import check_integer, check_split, class_members
-from dsslab.selection.strategy import Strategy, StrategySettings, register
-
-logger = logging.getLogger(__name__)
+from dsslab.selection.strategy import GradientStrategy, StrategySettings, register
 
 
 def craig_select(
@@ -124,22 +120,16 @@ class CraigSettings(StrategySettings):
 
 
 @register("craig")
-class CraigStrategy(Strategy):
+class CraigStrategy(GradientStrategy):
     """CRAIG: weighted gradient-space medoids of each class, recomputed every round."""
 
     settings_class = CraigSettings
-    needs_features = True
+    label = "CRAIG"
 
-    def select(self, context: SelectionContext) -> Subset:
+    def select_from(self, features: Features, context: SelectionContext) -> Subset:
         settings = self.settings
-        features = context.compute_features()
-        start = time.perf_counter()
-        subset = craig_select(
+        return craig_select(
             features.train_embeddings, features.train_logits, features.train_labels,
             context.budget, linear_layer=settings.linear_layer, per_batch=settings.per_batch,
             batch_size=settings.batch_size or context.batch_size,
         )
-        logger.info("CRAIG selection took %.2f s, picked %d of %d (%s, %s gradients)",
-                    time.perf_counter() - start, len(subset.indices), context.num_train,
-                    subset.info["mode"], "last-layer" if settings.linear_layer else "bias")
-        return subset

@@ -8,7 +8,6 @@ loops in `greedy.py` and the gradient algebra in `gradients.py`.
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -16,11 +15,11 @@ from threadpoolctl import threadpool_limits
 
 from dsslab.selection import glister_objectives as objectives
 from dsslab.selection import greedy as greedy_search
-from dsslab.selection.base import SelectionContext, Subset
+from dsslab.selection.base import Features, SelectionContext, Subset
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.glister_arguments import check_arguments
 from dsslab.selection.gradients import group_sums, residuals
-from dsslab.selection.strategy import Strategy, StrategySettings, register
+from dsslab.selection.strategy import GradientStrategy, StrategySettings, register
 
 logger = logging.getLogger(__name__)
 
@@ -291,17 +290,15 @@ class GlisterSettings(StrategySettings):
 
 
 @register("glister")
-class GlisterStrategy(Strategy):
+class GlisterStrategy(GradientStrategy):
     """GLISTER-ONLINE: greedy selection against the validation gradient every round."""
 
     settings_class = GlisterSettings
-    needs_features = True
+    label = "GLISTER"
 
-    def select(self, context: SelectionContext) -> Subset:
+    def select_from(self, features: Features, context: SelectionContext) -> Subset:
         settings = self.settings
-        features = context.compute_features()
-        start = time.perf_counter()
-        subset = glister_select(
+        return glister_select(
             features.train_embeddings, features.train_logits, features.train_labels,
             features.val_embeddings, features.val_logits, features.val_labels, context.budget,
             eta=context.learning_rate if settings.eta is None else settings.eta,
@@ -309,7 +306,3 @@ class GlisterStrategy(Strategy):
             generator=context.generator, epsilon=settings.epsilon, rounds=settings.rounds,
             batch_size=settings.batch_size or context.batch_size, kernels=context.kernels,
         )
-        logger.info("GLISTER selection took %.2f s, picked %d of %d (%s greedy, %s mode, %s)",
-                    time.perf_counter() - start, len(subset.indices), context.num_train,
-                    settings.greedy, settings.mode, subset.info.get("route"))
-        return subset

@@ -13,20 +13,19 @@ the info dict counts solver picks and filled samples.
 """
 
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
 
-from dsslab.selection.base import SelectionContext, Subset
+from dsslab.selection.base import Features, SelectionContext, Subset
 from dsslab.selection.batch_elements import batch_gradients, expand_batches
 from dsslab.selection.budget_split import batch_budget, class_budgets
 from dsslab.selection.gradient_atoms import SampleAtoms
 from dsslab.selection.gradients import group_sums, residuals, validation_gradient
 from dsslab.selection.inputs import check_integer, check_split, class_members
 from dsslab.selection.omp import ExplicitAtoms, fill_budget, nonnegative_omp
-from dsslab.selection.strategy import Strategy, StrategySettings, register
+from dsslab.selection.strategy import GradientStrategy, StrategySettings, register
 
 logger = logging.getLogger(__name__)
 
@@ -230,17 +229,18 @@ class GradMatchSettings(StrategySettings):
 
 
 @register("gradmatch")
-class GradMatchStrategy(Strategy):
-    """GRAD-MATCH: a weighted subset whose gradient matches the full (or validation) one."""
+class GradMatchStrategy(GradientStrategy):
+    """GRAD-MATCH: a weighted subset whose gradient matches the full (or validation) one.
+
+    The log line of each round carries info's solver_picks, filled and stop_reasons.
+    """
 
     settings_class = GradMatchSettings
-    needs_features = True
+    label = "GRAD-MATCH"
 
-    def select(self, context: SelectionContext) -> Subset:
+    def select_from(self, features: Features, context: SelectionContext) -> Subset:
         settings = self.settings
-        features = context.compute_features()
-        start = time.perf_counter()
-        subset = gradmatch_select(
+        return gradmatch_select(
             features.train_embeddings, features.train_logits, features.train_labels,
             context.budget, val_embeddings=features.val_embeddings,
             val_logits=features.val_logits, val_labels=features.val_labels, lam=settings.lam,
@@ -248,9 +248,3 @@ class GradMatchStrategy(Strategy):
             per_batch=settings.per_batch, batch_size=settings.batch_size or context.batch_size,
             eps=settings.eps, generator=context.generator,
         )
-        info = subset.info
-        logger.info("GRAD-MATCH selection took %.2f s, picked %d of %d (%s): %d by the solver, "
-                    "%d filled, stops %s", time.perf_counter() - start, len(subset.indices),
-                    context.num_train, info["mode"], info["solver_picks"], info["filled"],
-                    info["stop_reasons"])
-        return subset

@@ -1,8 +1,12 @@
 """The strategy interface, its settings and the registry that maps config names to classes."""
 
+import logging
+import time
 from dataclasses import dataclass
 
-from dsslab.selection.base import SelectionContext, Subset
+from dsslab.selection.base import Features, SelectionContext, Subset
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +34,29 @@ class Strategy:
         self.settings = settings
 
     def select(self, context: SelectionContext) -> Subset:
+        raise NotImplementedError
+
+
+class GradientStrategy(Strategy):
+    """A strategy that scores the current model's last-layer gradients.
+
+    select() computes the features, times the subclass's select_from() and logs one line with
+    the subset size and the figures it reports in Subset.info.
+    """
+
+    needs_features = True
+    label = "gradient"  # the name in the log line
+
+    def select(self, context: SelectionContext) -> Subset:
+        features = context.compute_features()
+        start = time.perf_counter()
+        subset = self.select_from(features, context)
+        details = ", ".join(f"{key}={value}" for key, value in subset.info.items())
+        logger.info("%s selection took %.2f s, picked %d of %d (%s)", self.label,
+                    time.perf_counter() - start, len(subset.indices), context.num_train, details)
+        return subset
+
+    def select_from(self, features: Features, context: SelectionContext) -> Subset:
         raise NotImplementedError
 
 
